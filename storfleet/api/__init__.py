@@ -1,0 +1,1 @@
+"""The REST API: Delfin-compatible /v1 plus storfleet's own endpoints (FastAPI)."""

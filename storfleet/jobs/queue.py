@@ -1,0 +1,94 @@
+"""Queued jobs of the scale-out mode, the database side (no broker code here).
+
+The database stays the source of truth for what is due and what runs; the broker only
+carries "run this now" messages, and may lose or repeat them:
+
+1. The active scheduler marks a due job *queued* by taking the job's own lease
+   (``sync:<storage>``...) for the owner ``queued:<token>``, for ``queue_timeout_s``;
+   only then does it publish a message carrying the token. ``due_jobs`` never returns a
+   job whose lease is held, so a queued job is not queued again, by this scheduler or by
+   a standby that takes over.
+2. The worker that gets the message takes the lease over from ``queued:<token>`` to
+   itself (``hand_over``) and runs the job function under it, renewing it meanwhile.
+   It releases the lease only after the run and the next due time are recorded, so no
+   scheduler sees the job due again in between.
+3. A message that was lost (broker restart) or a worker killed mid-run leaves a lease
+   that is no longer renewed: it expires and the job is due again, so it is delayed,
+   never lost. A duplicate or stale message (redelivered after its worker died, or
+   published before a re-queue) finds the lease no longer held by its token and does
+   nothing, so a job never runs twice at once or twice for one due time.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from storfleet.fleet.manager import DriverManager
+from storfleet.jobs import schedule
+from storfleet.jobs.functions import JOB_FUNCTIONS
+from storfleet.jobs.leases import hand_over, lease_name, new_owner, release, try_acquire
+from storfleet.store.database import Database
+from storfleet.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+QUEUED_PREFIX = "queued:"
+STALE = "stale"  # what a worker answers for a message that is no longer current
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    kind: str
+    storage_id: str
+    token: str
+
+    @property
+    def lease(self) -> str:
+        return lease_name(self.kind, self.storage_id)
+
+    @property
+    def queue_owner(self) -> str:
+        return QUEUED_PREFIX + self.token
+
+
+def enqueue_due(
+    db: Database,
+    publish: Callable[[QueuedJob], None],
+    *,
+    limit: int = 1000,
+    kinds: tuple[str, ...] | None = None,
+) -> list[QueuedJob]:
+    """Queue what is due now; returns the jobs published. A job another scheduler queued
+    meanwhile is passed over (its lease is taken); a publish that fails gives the job back
+    (the lease is released) and the error propagates: the broker is down, stop this tick."""
+    with db.engine.connect() as conn:
+        due = schedule.due_jobs(conn, utcnow(), limit=limit, kinds=kinds)
+    published: list[QueuedJob] = []
+    for item in due:
+        queued = QueuedJob(item.kind, item.storage_id, uuid.uuid4().hex)
+        timeout = db.settings.queue_timeout_s
+        if not try_acquire(db.engine, queued.lease, queued.queue_owner, timeout):
+            continue
+        try:
+            publish(queued)
+        except Exception:
+            release(db.engine, queued.lease, queued.queue_owner)
+            raise
+        published.append(queued)
+    return published
+
+
+def run_queued(db: Database, manager: DriverManager, queued: QueuedJob) -> str:
+    """Run a queued job in this worker; returns the job function's status, or ``stale``."""
+    owner = new_owner("worker")
+    if not hand_over(db.engine, queued.lease, queued.queue_owner, owner, db.settings.lease_s):
+        log.info("%s of storage %s: message no longer current, not run", queued.kind,
+                 queued.storage_id)
+        return STALE
+    try:
+        return JOB_FUNCTIONS[queued.kind](db, manager, queued.storage_id, owner)
+    finally:
+        release(db.engine, queued.lease, owner)
