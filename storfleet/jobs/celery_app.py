@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import datetime
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from storfleet.config import Settings
 from storfleet.jobs import schedule
@@ -30,6 +31,7 @@ from storfleet.jobs.queue import QueuedJob, run_queued
 log = logging.getLogger(__name__)
 
 QUEUES = {kind: f"storfleet.{kind}" for kind in schedule.JOB_KINDS}
+EXCHANGE = Exchange("storfleet", type="direct")
 HARD_LIMIT_GRACE_S = 30.0
 
 
@@ -60,11 +62,13 @@ def make_app(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(name, routing_key=name) for name in QUEUES.values()],
+        task_queues=[Queue(name, EXCHANGE, routing_key=name) for name in QUEUES.values()],
+        task_default_exchange=EXCHANGE.name,
         task_routes={task_name(kind): {"queue": queue} for kind, queue in QUEUES.items()},
         task_default_queue=QUEUES[schedule.SYNC],
         broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
+        worker_hijack_root_logger=False,  # storfleet's own logging (with redaction)
+        worker_redirect_stdouts=False,
         worker_send_task_events=False,
         # Redis redelivers an unacknowledged message after this; it must outlast any run.
         broker_transport_options={"visibility_timeout": int(longest + 2 * HARD_LIMIT_GRACE_S)},
@@ -75,9 +79,10 @@ def make_app(settings: Settings) -> Celery:
 
 
 def _register(app: Celery, kind: str, limit_s: float) -> None:
-    def run(storage_id: str, token: str) -> str:
+    def run(storage_id: str, token: str, due_at: str | None = None) -> str:
         runtime = _runtime()
-        return run_queued(runtime.db, runtime.manager, QueuedJob(kind, storage_id, token))
+        due = datetime.fromisoformat(due_at) if due_at else None
+        return run_queued(runtime.db, runtime.manager, QueuedJob(kind, storage_id, token, due))
 
     app.task(
         name=task_name(kind),
@@ -94,7 +99,11 @@ def publisher(app: Celery):
     def publish(queued: QueuedJob) -> None:
         app.send_task(
             task_name(queued.kind),
-            args=[queued.storage_id, queued.token],
+            args=[
+                queued.storage_id,
+                queued.token,
+                queued.due_at.isoformat() if queued.due_at else None,
+            ],
             queue=QUEUES[queued.kind],
         )
 

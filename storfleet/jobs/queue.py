@@ -22,9 +22,11 @@ carries "run this now" messages, and may lose or repeat them:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from storfleet.fleet.manager import DriverManager
 from storfleet.jobs import schedule
@@ -44,6 +46,7 @@ class QueuedJob:
     kind: str
     storage_id: str
     token: str
+    due_at: datetime | None = None  # the due time it was queued for; None: asked for
 
     @property
     def lease(self) -> str:
@@ -68,7 +71,8 @@ def enqueue_due(
         due = schedule.due_jobs(conn, utcnow(), limit=limit, kinds=kinds)
     published: list[QueuedJob] = []
     for item in due:
-        queued = QueuedJob(item.kind, item.storage_id, uuid.uuid4().hex)
+        due_at = None if item.requested else item.due_at
+        queued = QueuedJob(item.kind, item.storage_id, uuid.uuid4().hex, due_at)
         timeout = db.settings.queue_timeout_s
         if not try_acquire(db.engine, queued.lease, queued.queue_owner, timeout):
             continue
@@ -88,7 +92,17 @@ def run_queued(db: Database, manager: DriverManager, queued: QueuedJob) -> str:
         log.info("%s of storage %s: message no longer current, not run", queued.kind,
                  queued.storage_id)
         return STALE
+    started = time.monotonic()
+    due = " (asked for)"
+    if queued.due_at is not None:
+        late_s = (utcnow() - queued.due_at).total_seconds()
+        due = f" (due {queued.due_at.isoformat()}, {late_s:.1f} s ago)"
+    log.info("job started: %s of storage %s by %s%s", queued.kind, queued.storage_id, owner, due)
+    status = "crashed"
     try:
-        return JOB_FUNCTIONS[queued.kind](db, manager, queued.storage_id, owner)
+        status = JOB_FUNCTIONS[queued.kind](db, manager, queued.storage_id, owner)
+        return status
     finally:
         release(db.engine, queued.lease, owner)
+        log.info("job finished: %s of storage %s by %s: %s in %.2f s", queued.kind,
+                 queued.storage_id, owner, status, time.monotonic() - started)

@@ -17,6 +17,9 @@ extra_attributes (each value JSON, or a JSON string):
 * ``faults``: ``[{target, type, rate, from, until, hang_s, share}]``; target a method, a
   kind or ``*``; type ``timeout`` / ``invalid_credentials`` / ``unreachable`` / ``error`` /
   ``malformed_records``; of n matching calls in the window, floor(n * rate) fail.
+* ``password_file``: the array's password, re-read at every call (an operator rotating
+  it on the array); a call with another password fails with InvalidUsernameOrPassword and
+  appends a line (epoch seconds, pid) to ``<password_file>.refused``.
 * ``max_concurrency`` (4), ``retention_window_s`` (14400), ``perf_interval_s`` (60),
   ``perf_resources_max`` (100 per resource type), ``collect_interval`` (absent).
 """

@@ -80,6 +80,7 @@ class FakeConfig:
     perf_interval_s: int = 60
     perf_resources_max: int = 100
     collect_interval: int | None = None
+    password_file: str | None = None
 
     @classmethod
     def from_extra_attributes(cls, extra: Mapping[str, Any] | str | None) -> FakeConfig:
@@ -112,6 +113,10 @@ class FakeConfig:
         for key, low in int_keys.items():
             if get(key) is not None:
                 kw[key] = _number(key, get(key), integer=True, low=low)
+        if get("password_file") is not None:
+            if not isinstance(get("password_file"), str):
+                raise FakeConfigError("extra_attributes.password_file must be a path")
+            kw["password_file"] = get("password_file")
         try:
             kw["faults"] = parse_faults(get("faults"))
         except ValueError as exc:

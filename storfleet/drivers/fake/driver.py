@@ -8,6 +8,7 @@ array's would be. One sync sees one generation: the generation is pinned by get_
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -51,6 +52,7 @@ class FakeStorageDriver(driver.StorageDriver):
         # the class attribute is the default; an instance may accept more calls at once
         self.max_concurrency = config.max_concurrency
         self.faults = FaultInjector(config.faults)
+        self.password = _password_of(access_info)
         self._pinned: int | None = None
         self._cleared: set[str] = set()
 
@@ -70,6 +72,8 @@ class FakeStorageDriver(driver.StorageDriver):
         """Latency, then faults: raises for error faults, returns a malformed one."""
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000.0)
+        if self.config.password_file:
+            self._check_password(method)
         fault = self.faults.check(method)
         if fault is None or fault.type == "malformed_records":
             return fault
@@ -82,6 +86,18 @@ class FakeStorageDriver(driver.StorageDriver):
         if fault.type == "unreachable":
             raise exception.InvalidIpOrPort(f"{where}: no route to the array")
         raise exception.StorageBackendException(f"{where} failed (injected fault)")
+
+    def _check_password(self, method: str) -> None:
+        """The array's password lives in a file its "operator" may rewrite at any time."""
+        path = self.config.password_file
+        with open(path) as handle:
+            current = handle.read().strip()
+        if self.password != current:
+            with open(f"{path}.refused", "a") as refused:
+                refused.write(f"{time.time():.6f} {os.getpid()}\n")
+            raise exception.InvalidUsernameOrPassword(
+                f"fake array {self.array.serial_number}: {method} refused the credentials"
+            )
 
     def _list(self, kind: str, method: str) -> Iterator[dict[str, Any]]:
         fault = self._enter(method)
@@ -247,3 +263,11 @@ class FakeStorageDriver(driver.StorageDriver):
     def get_latest_perf_timestamp(self, context: RequestContext) -> int:
         self._enter("get_latest_perf_timestamp")
         return perf.latest_timestamp(self.config.perf_interval_s)
+
+
+def _password_of(access_info: Mapping[str, Any]) -> str | None:
+    for block in ("rest", "ssh", "cli", "smis"):
+        section = access_info.get(block)
+        if isinstance(section, Mapping) and section.get("password") is not None:
+            return str(section["password"])
+    return None
