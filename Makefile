@@ -45,6 +45,7 @@ bench: dev
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ declare -A PACKAGES=(
   [snmptrapd]=/usr/sbin/snmptrapd           # the reference receiver of bench/traps.py
   [prometheus]=/usr/bin/prometheus          # a real Prometheus scraping /metrics
   [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager  # the Alertmanager exporter test
+  [rabbitmq-server]=/usr/sbin/rabbitmq-server  # the scale-out tests' second broker
 )
 
 PG_URL_HOST=${STORFLEET_TEST_PG_HOST:-127.0.0.1}
@@ -63,6 +64,15 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
   for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
+fi
+
+# RabbitMQ answers on 5672 once its node has booted (several seconds).
+amqp_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! amqp_up; then
+  echo "deps: starting RabbitMQ"
+  as_root rabbitmq-server -detached
+  for _ in $(seq 60); do amqp_up && break; sleep 1; done
+  amqp_up || { echo "deps: RabbitMQ did not start on 127.0.0.1:5672" >&2; exit 1; }
 fi
 
 echo "deps: ok"

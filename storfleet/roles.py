@@ -87,10 +87,10 @@ def worker_command(
     if pool not in ("prefork", "threads", "solo"):
         raise typer.BadParameter("pool is prefork, threads or solo")
     settings = _settings()
+    app = _celery(settings)
     # Fail now, with one clear line, if the database or the key is not usable.
     open_database(settings, auto_migrate=False, create_key=False).dispose()
     celery_app.configure_worker(settings)
-    app = _celery(settings)
     name = f"storfleet-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(
         celery_app.worker_argv(
@@ -100,8 +100,10 @@ def worker_command(
 
 
 def scheduler_command(log_level: LogLevel = "INFO") -> None:
-    """Queue due jobs for the workers; run two or more: one is active, the others take
-    over within ``scheduler_lease_s`` when it stops. Also runs the alert exporters."""
+    """Queue due jobs for the workers (run two or more: one is active).
+
+    The others stand by and take over within SCHEDULER_LEASE_S when the active one stops.
+    The schedulers also run the alert exporters."""
     from storfleet.alerts.exporters.runner import ExportRunner
     from storfleet.alerts.settings import for_settings
     from storfleet.jobs import celery_app

@@ -1,0 +1,178 @@
+"""The queue protocol of the scale-out mode (storfleet.jobs.queue), without a broker:
+"publishing" appends to a list, and the tests deliver, lose, repeat or delay messages the
+way a broker and dying workers can."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from storfleet.config import Settings
+from storfleet.fleet.manager import DriverManager
+from storfleet.fleet.registration import register_storage
+from storfleet.jobs import schedule
+from storfleet.jobs.leases import hand_over, lease_name, try_acquire
+from storfleet.jobs.queue import STALE, QueuedJob, enqueue_due, run_queued
+from storfleet.jobs.scheduler import SCHEDULER_LEASE, Scheduler
+from storfleet.store import schema, write
+from storfleet.store.database import open_database
+from storfleet.store.types import utcnow
+
+
+@pytest.fixture
+def db(settings: Settings):
+    from storfleet.store import migrate
+
+    fast = settings.model_copy(
+        update={"lease_s": 2.0, "queue_timeout_s": 1.0, "scheduler_lease_s": 1.0}
+    )
+    migrate.upgrade(fast.resolved_database_url)
+    database = open_database(fast, auto_migrate=False)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def storage_id(db) -> str:
+    body = {
+        "vendor": "fake_storage",
+        "model": "fake_driver",
+        "rest": {"host": "127.0.0.1", "port": 8443, "username": "a", "password": "b"},
+        "extra_attributes": {"seed": 7, "counts": {"volumes": 20}},
+    }
+    return register_storage(DriverManager(db), body)["id"]
+
+
+def _job(db, storage_id: str, kind: str = "sync"):
+    with db.engine.connect() as conn:
+        return conn.execute(
+            sa.select(schema.job).where(
+                schema.job.c.storage_id == storage_id, schema.job.c.kind == kind
+            )
+        ).one()
+
+
+def _syncs(published: list[QueuedJob]) -> list[QueuedJob]:
+    return [q for q in published if q.kind == "sync"]
+
+
+def test_a_due_job_is_queued_once_until_it_runs(db, storage_id: str) -> None:
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append)
+    assert [q.storage_id for q in _syncs(published)] == [storage_id]
+    # queued: neither this scheduler nor another queues it again
+    enqueue_due(db, published.append)
+    enqueue_due(db, published.append)
+    assert len(_syncs(published)) == 1
+
+    manager = DriverManager(db)
+    assert run_queued(db, manager, _syncs(published)[0]) == "ok"
+    job = _job(db, storage_id)
+    assert (job.runs, job.last_status) == (1, "ok")
+    assert job.due_at > utcnow()  # the next period, not now: nothing is due
+    enqueue_due(db, published.append)
+    assert len(_syncs(published)) == 1
+
+
+def test_a_repeated_message_does_nothing(db, storage_id: str) -> None:
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append)
+    message = _syncs(published)[0]
+    manager = DriverManager(db)
+    assert run_queued(db, manager, message) == "ok"
+    assert run_queued(db, manager, message) == STALE  # redelivered after it ran
+    assert _job(db, storage_id).runs == 1
+
+
+def test_a_lost_message_is_queued_again_after_the_queue_timeout(db, storage_id: str) -> None:
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append)
+    lost = _syncs(published)[0]  # the broker restarts: this message is gone
+    time.sleep(db.settings.queue_timeout_s + 0.2)
+    enqueue_due(db, published.append)
+    again = _syncs(published)[-1]
+    assert again.token != lost.token
+    manager = DriverManager(db)
+    # the lost one, should it resurface, is stale; the new one runs
+    assert run_queued(db, manager, lost) == STALE
+    assert run_queued(db, manager, again) == "ok"
+
+
+def test_a_job_whose_worker_died_runs_again_once_its_lease_expires(db, storage_id: str) -> None:
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append)
+    message = _syncs(published)[0]
+    # a worker took it over, then died (kill -9): nothing renews or releases the lease
+    assert hand_over(db.engine, message.lease, message.queue_owner, "worker:dead", 1.0)
+    with write(db.engine) as conn:
+        schedule.mark_started(conn, storage_id, "sync")
+    enqueue_due(db, published.append)
+    assert len(_syncs(published)) == 1  # running: not queued again
+    assert run_queued(db, DriverManager(db), message) == STALE  # the redelivered message
+    time.sleep(1.2)
+    enqueue_due(db, published.append)
+    assert len(_syncs(published)) == 2
+    assert run_queued(db, DriverManager(db), _syncs(published)[-1]) == "ok"
+    assert _job(db, storage_id).last_status == "ok"
+
+
+def test_the_lease_is_held_until_the_run_is_recorded(db, storage_id: str, monkeypatch) -> None:
+    """Between a run's end and its next due time being written, the job must not look
+    due (a scheduler would queue a second run for the same period)."""
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append)
+    message = _syncs(published)[0]
+    seen: list[list] = []
+    original = schedule.mark_finished
+
+    def mark_finished(conn, *args, **kwargs):  # noqa: ANN001, ANN202
+        with db.engine.connect() as other:  # what a scheduler sees at that moment
+            seen.append(schedule.due_jobs(other, utcnow(), kinds=("sync",)))
+        return original(conn, *args, **kwargs)
+
+    monkeypatch.setattr(schedule, "mark_finished", mark_finished)
+    assert run_queued(db, DriverManager(db), message) == "ok"
+    assert seen == [[]]
+
+
+def test_a_sync_asked_for_while_queued_is_refused_as_queued(db, storage_id: str) -> None:
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append)
+    with write(db.engine) as conn, pytest.raises(schedule.JobRefused, match="already queued"):
+        schedule.request_run(conn, storage_id)
+
+
+def test_one_scheduler_is_active_and_a_standby_takes_over(db, storage_id: str) -> None:
+    db.settings.queue_timeout_s = 60.0  # the queued messages stay current meanwhile
+    published: list[QueuedJob] = []
+    first, second = Scheduler(db, published.append), Scheduler(db, published.append)
+    assert first.tick() >= 1 and first.active
+    assert second.tick() == 0 and not second.active
+    # the active one stops renewing (killed): the standby takes over after the lease
+    time.sleep(db.settings.scheduler_lease_s + 0.2)
+    second.tick()
+    assert second.active
+    first.tick()
+    assert not first.active
+    with db.engine.connect() as conn:
+        owner = conn.execute(
+            sa.select(schema.lease.c.owner).where(schema.lease.c.name == SCHEDULER_LEASE)
+        ).scalar()
+    assert owner == second.owner
+    assert len(_syncs(published)) == 1  # the takeover queued nothing twice
+
+
+def test_a_failed_publish_gives_the_job_back(db, storage_id: str) -> None:
+    def broker_down(_queued: QueuedJob) -> None:
+        raise ConnectionError("broker unreachable")
+
+    with pytest.raises(ConnectionError):
+        enqueue_due(db, broker_down)
+    with db.engine.connect() as conn:
+        due = schedule.due_jobs(conn, utcnow() + timedelta(seconds=1))
+    assert storage_id in {d.storage_id for d in due}
+    # and the lease is free for the next tick
+    assert try_acquire(db.engine, lease_name("sync", storage_id), "probe", 1.0)
