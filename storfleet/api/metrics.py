@@ -14,10 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from storfleet.alerts.prometheus import TrapCollector
 from storfleet.api import queries, render
 from storfleet.api.deps import MUTATING, PROTECTED, authorize, get_db
 from storfleet.api.errors import bad_request, error_responses, storage_not_found
-from storfleet.metrics import history, state
+from storfleet.metrics import exposition, history, state
 from storfleet.metrics.exposition import CONTENT_TYPE
 from storfleet.metrics.naming import DELFIN_TYPES, RESOURCE_TYPES, resource_type
 from storfleet.metrics.prometheus import FleetCollector
@@ -49,6 +50,9 @@ def prometheus_metrics(request: Request) -> Response:
         "memory" if collecting else "database"
     )
     body = FleetCollector(db, source).render()
+    traps = getattr(request.app.state, "traps", None)
+    if traps is not None:  # this process receives traps: its receiver's counters
+        body += exposition.render(TrapCollector(traps.snapshot).collect())
     return Response(body, media_type=CONTENT_TYPE)
 
 
