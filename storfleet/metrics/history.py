@@ -15,7 +15,6 @@ from the one below it (5 min from raw, 1 h from 5 min) while the source still ho
 from __future__ import annotations
 
 import threading
-import weakref
 from itertools import repeat
 from typing import Any
 
@@ -25,6 +24,7 @@ from storfleet.config import Settings
 from storfleet.metrics.batch import MetricBatch, Series, storage_key
 from storfleet.store import write
 from storfleet.store.bulk import insert_rows
+from storfleet.store.database import PerEngine
 from storfleet.store.schema import (
     metric_collection,
     metric_rollup,
@@ -101,16 +101,7 @@ class KnownSeries:
             self._names.pop(storage_id, None)
 
 
-_known: weakref.WeakKeyDictionary[sa.Engine, KnownSeries] = weakref.WeakKeyDictionary()
-_known_lock = threading.Lock()
-
-
-def known_series(engine: sa.Engine) -> KnownSeries:
-    with _known_lock:
-        found = _known.get(engine)
-        if found is None:
-            found = _known[engine] = KnownSeries()
-        return found
+known_series = PerEngine(KnownSeries)  # the process's known series of a database
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -329,25 +320,35 @@ def query(
     return list(out.values()), truncated
 
 
-def latest_rows(
-    conn: sa.Connection, settings: Settings, skip: frozenset[str] | set[str] = frozenset()
-) -> list[tuple]:
-    """Each series' newest raw sample with its labels, for live storages (but ``skip``):
-    what /metrics renders on a node that does not collect. Per storage, one range scan of
-    its last collection interval's samples."""
-    from storfleet.metrics.capabilities import interval_of
-
+def collected_storages(conn: sa.Connection) -> list[Any]:
+    """Live storages with collected samples: id, name, serial_number, last_sample_ms and
+    what ``interval_of`` needs. Cheap (a row per storage): a reader compares
+    ``(last_sample_ms, name, serial_number)`` to see whose latest values moved."""
     st, c = storage.c, metric_collection.c
-    storages = conn.execute(
+    return conn.execute(
         sa.select(st.id, st.name, st.serial_number, c.last_sample_ms, c.interval_s,
                   c.capabilities)
         .join(metric_collection, c.storage_id == st.id)
         .where(st.deleting.is_(False), c.last_sample_ms.is_not(None))
     ).all()
+
+
+def latest_rows(
+    conn: sa.Connection,
+    settings: Settings,
+    skip: frozenset[str] | set[str] = frozenset(),
+    only: set[str] | None = None,
+    storages: list[Any] | None = None,
+) -> list[tuple]:
+    """Each series' newest raw sample with its labels, for live storages (but ``skip``;
+    only those in ``only`` when given): what /metrics renders on a node that does not
+    collect. Per storage, one range scan of its last collection interval's samples."""
+    from storfleet.metrics.capabilities import interval_of
+
     out: list[tuple] = []
     t, m = metric_sample.c, metric_series.c
-    for row in storages:
-        if row.id in skip:
+    for row in storages if storages is not None else collected_storages(conn):
+        if row.id in skip or (only is not None and row.id not in only):
             continue
         every_ms = interval_of(row._mapping, row.capabilities, settings)[0] * 1000
         newest: dict[int, tuple[int, float]] = {}

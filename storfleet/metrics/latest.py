@@ -3,8 +3,10 @@ the history table by any other.
 
 This is not a second store of metric values: it is the newest sample of each series, the
 only thing a Prometheus scrape shows, held where collection already has it in hand. A
-process that does not collect (an API node in scale-out) builds the same view from the
-history table at scrape time (``from_rows``).
+process that does not collect (``storfleet serve``'s API process, whose jobs run in a
+child process; an API node in scale-out) mirrors it from the history table
+(``HistoryMirror``): loaded once, then per storage only when its collection moved on, so a
+scrape reads what changed since the last one rather than every series.
 
 Writers (collection threads) replace a storage's view as a whole (copy-on-write), so a
 scrape iterating a snapshot never sees a storage half updated and never takes a lock
@@ -15,13 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import sqlalchemy as sa
-
 from storfleet.metrics.batch import MetricBatch
+from storfleet.store.database import PerEngine
 
 
 class ResourceLatest:
@@ -146,14 +146,40 @@ def from_rows(rows: Iterable[Any]) -> list[StorageLatest]:
     return list(storages.values())
 
 
-_stores: weakref.WeakKeyDictionary[sa.Engine, LatestStore] = weakref.WeakKeyDictionary()
-_stores_lock = threading.Lock()
+class HistoryMirror:
+    """The latest values of every storage, as a process that does not collect sees them.
+
+    ``refresh(marks, load)``: ``marks`` maps each live storage with samples to what
+    identifies its current state (last sample time, name, serial number); ``load(ids)``
+    returns ``history.latest_rows`` of those storages. Only storages whose mark changed
+    are loaded; storages gone are dropped."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, StorageLatest] = {}
+        self._marks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def refresh(
+        self, marks: dict[str, Any], load: Callable[[set[str]], Iterable[Any]]
+    ) -> list[StorageLatest]:
+        with self._lock:  # concurrent scrapes: one loads, the next finds nothing to do
+            for gone in set(self._marks) - set(marks):
+                self._marks.pop(gone, None)
+                self._views.pop(gone, None)
+            changed = {sid for sid, mark in marks.items() if self._marks.get(sid) != mark}
+            if changed:
+                fresh = {view.storage_id: view for view in from_rows(load(changed))}
+                for sid in changed:
+                    view = fresh.get(sid)
+                    if view is None:
+                        self._views.pop(sid, None)
+                    else:
+                        self._views[sid] = view
+                    self._marks[sid] = marks[sid]
+            return list(self._views.values())
 
 
-def latest_store(engine: sa.Engine) -> LatestStore:
-    """The process's store for a database (one per engine)."""
-    with _stores_lock:
-        store = _stores.get(engine)
-        if store is None:
-            store = _stores[engine] = LatestStore()
-        return store
+# The process's latest values of a database: what it collected (``latest_store``), or what
+# it mirrors from the history when it does not collect (``history_mirror``).
+latest_store = PerEngine(LatestStore)
+history_mirror = PerEngine(HistoryMirror)

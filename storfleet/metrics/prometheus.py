@@ -26,7 +26,7 @@ from prometheus_client.core import Metric
 
 from storfleet.metrics import capabilities, health, history
 from storfleet.metrics.exposition import SeriesFamily, escape_label_value, render
-from storfleet.metrics.latest import StorageLatest, from_rows, latest_store
+from storfleet.metrics.latest import StorageLatest, history_mirror, latest_store
 from storfleet.metrics.naming import naming_table
 from storfleet.store.database import Database
 
@@ -103,7 +103,14 @@ class FleetCollector:
 
     def _views(self, conn: Any) -> list[StorageLatest]:
         if self.source == "database":
-            return from_rows(history.latest_rows(conn, self.db.settings))
+            settings = self.db.settings
+            storages = history.collected_storages(conn)
+            marks = {row.id: (row.last_sample_ms, row.name, row.serial_number)
+                     for row in storages}
+            return history_mirror(self.db.engine).refresh(
+                marks,
+                lambda ids: history.latest_rows(conn, settings, only=ids, storages=storages),
+            )
         store = latest_store(self.db.engine)
         if not store.primed:  # after a restart: what was collected before it
             have = {view.storage_id for view in store.snapshot()}

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -55,3 +59,24 @@ def open_database(settings: Settings, *, auto_migrate: bool = True, create_key: 
         engine.dispose()
         raise
     return Database(settings, engine, keyring)
+
+
+T = TypeVar("T")
+
+
+class PerEngine(Generic[T]):
+    """``get(engine)``: one ``factory()`` object per database engine in this process, made
+    on first use; weakly keyed, so a disposed and dropped engine takes its object along.
+    (Process-wide caches: known metric series, latest values...)"""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._items: weakref.WeakKeyDictionary[sa.Engine, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, engine: sa.Engine) -> T:
+        with self._lock:
+            item = self._items.get(engine)
+            if item is None:
+                item = self._items[engine] = self._factory()
+            return item

@@ -130,3 +130,44 @@ def test_the_grafana_dashboard_uses_only_exported_names(fast_db) -> None:
     used = {name for panel in dashboard["panels"] for target in panel.get("targets", [])
             for name in re.findall(r"storfleet_[a-z_]+", target["expr"])}
     assert used and used <= exported, used - exported
+
+
+def test_a_non_collecting_process_reloads_only_what_moved(
+    fast_db, fast_manager, monkeypatch
+) -> None:
+    """The database view (an API process whose jobs run elsewhere) follows collections,
+    renames and removals, but reads a storage's samples again only when it changed."""
+    from storfleet.fleet import removal
+    from storfleet.metrics import history
+
+    first, second = register(fast_manager, 55), register(fast_manager, 56)
+    for sid in (first, second):
+        collect_storage(fast_db, fast_manager, sid)
+    loaded: list[set[str]] = []
+    original = history.latest_rows
+
+    def spy(conn, settings, skip=frozenset(), only=None, storages=None):  # noqa: ANN001, ANN202
+        if only is not None:  # the mirror's loads (the memory store primes with skip=)
+            loaded.append(set(only))
+        return original(conn, settings, skip, only, storages)
+
+    monkeypatch.setattr(history, "latest_rows", spy)
+    database = FleetCollector(fast_db, "database")
+    memory = FleetCollector(fast_db, "memory")
+
+    def arrays(collector: FleetCollector) -> dict:
+        return {k: v for k, v in _samples(collector.render().decode()).items()
+                if "resource_id" in dict(k[1])}
+
+    assert arrays(database) == arrays(memory)
+    assert loaded == [{first, second}]
+    assert arrays(database) == arrays(memory)  # nothing moved: nothing read
+    assert loaded == [{first, second}]
+
+    time.sleep(1.1)  # the fake's next samples (perf_interval_s is 1 s in these tests)
+    collect_storage(fast_db, fast_manager, first)
+    assert arrays(database) == arrays(memory)
+    assert loaded[-1] == {first}
+
+    removal.begin(fast_db, second)
+    assert not any(dict(k[1]).get("storage_id") == second for k in arrays(database))
