@@ -36,6 +36,7 @@ from storfleet.fleet.manager import DriverManager
 from storfleet.fleet.removal import RemovalWorker
 from storfleet.jobs.embedded import EmbeddedRunner
 from storfleet.metrics import kafka
+from storfleet.metrics.prometheus import warm_mirror
 from storfleet.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def create_app(
         else:
             log.warning(INSECURE_WARNING)
         removals.resume_pending()
+        if runner is None:  # this process does not collect: mirror the latest values
+            warm_mirror(db)
         if runner is not None:
             runner.start()
         if traps is not None:

@@ -18,6 +18,8 @@ node reads them from the history table at scrape time (``source="database"``).
 from __future__ import annotations
 
 import heapq
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +31,8 @@ from storfleet.metrics.exposition import SeriesFamily, escape_label_value, rende
 from storfleet.metrics.latest import StorageLatest, history_mirror, latest_store
 from storfleet.metrics.naming import naming_table
 from storfleet.store.database import Database
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TYPES = frozenset({"storage", "storage_pool", "controller", "port"})
 DETAIL_TYPES = frozenset({"volume", "disk", "filesystem"})
@@ -160,3 +164,21 @@ class FleetCollector:
 
     def render(self) -> bytes:
         return render(self.families())
+
+
+def warm_mirror(db: Database) -> threading.Thread:
+    """Load a non-collecting process's mirror of the latest values in the background, so
+    the first scrape after a start does not pay for reading every storage's samples
+    (tens of seconds at a million series) and time out."""
+
+    def load() -> None:
+        try:
+            started = time.monotonic()
+            FleetCollector(db, "database").families()
+            log.info("latest metric values loaded in %.1f s", time.monotonic() - started)
+        except Exception:  # the first scrape will load them, and say what is wrong
+            log.warning("loading the latest metric values failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="storfleet-metrics-mirror", daemon=True)
+    thread.start()
+    return thread
