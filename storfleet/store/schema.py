@@ -325,7 +325,10 @@ metric_series = sa.Table(
     sa.Column("metric", sa.String(48), nullable=False),  # Delfin's metric name
     sa.Column("unit", sa.String(16)),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.UniqueConstraint("storage_id", "resource_type", "resource_id", "metric"),
+    # No unique index over the label columns: the id is a 64-bit hash of them
+    # (storfleet.metrics.batch.series_id), so the primary key already says "one row per
+    # series", and the first collection of a fleet inserts a million of these rows.
+    sa.Index(None, "storage_id", "resource_type"),
 )
 
 # Raw samples of the recent hours, clustered by storage, then time: a collected window is

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 05:05:49.798739
+Create Date: 2026-11-22 10:26:17.502642
 """
 
 from collections.abc import Sequence
@@ -480,14 +480,14 @@ def upgrade() -> None:
         sa.Column("unit", sa.String(length=16), nullable=True),
         sa.Column("created_at", storfleet.store.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_series")),
-        sa.UniqueConstraint(
-            "storage_id",
-            "resource_type",
-            "resource_id",
-            "metric",
-            name=op.f("uq_metric_series_storage_id_resource_type_resource_id_metric"),
-        ),
     )
+    with op.batch_alter_table("metric_series", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_metric_series_storage_id_resource_type"),
+            ["storage_id", "resource_type"],
+            unique=False,
+        )
+
     op.create_table(
         "port",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -1285,6 +1285,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_port_created_at_id"))
 
     op.drop_table("port")
+    with op.batch_alter_table("metric_series", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metric_series_storage_id_resource_type"))
+
     op.drop_table("metric_series")
     op.drop_table("metric_sample")
     op.drop_table("metric_rollup")
