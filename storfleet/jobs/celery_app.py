@@ -70,9 +70,13 @@ def make_app(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,  # storfleet's own logging (with redaction)
         worker_redirect_stdouts=False,
         worker_send_task_events=False,
+        # A broker disconnect must not cancel running jobs (Celery 6's announced default);
+        # their leases, not the broker, say who runs what.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # Redis redelivers an unacknowledged message after this; it must outlast any run.
         broker_transport_options={"visibility_timeout": int(longest + 2 * HARD_LIMIT_GRACE_S)},
     )
+    app.conf.storfleet_queue_timeout_s = settings.queue_timeout_s
     for kind in schedule.JOB_KINDS:
         _register(app, kind, time_limit_s(settings, kind))
     return app
@@ -105,6 +109,8 @@ def publisher(app: Celery):
                 queued.due_at.isoformat() if queued.due_at else None,
             ],
             queue=QUEUES[queued.kind],
+            # by then its queue lease expired and the job was queued again: drop it unrun
+            expires=app.conf.storfleet_queue_timeout_s,
         )
 
     return publish

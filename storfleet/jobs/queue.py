@@ -76,6 +76,9 @@ def enqueue_due(
         timeout = db.settings.queue_timeout_s
         if not try_acquire(db.engine, queued.lease, queued.queue_owner, timeout):
             continue
+        if not _still_due(db, item):  # another scheduler's run came and went meanwhile
+            release(db.engine, queued.lease, queued.queue_owner)
+            continue
         try:
             publish(queued)
         except Exception:
@@ -83,6 +86,16 @@ def enqueue_due(
             raise
         published.append(queued)
     return published
+
+
+def _still_due(db: Database, item: schedule.DueJob) -> bool:
+    """Re-read under the job's lease: the due list was read before it was taken, and a run
+    that started and finished in between (queued by another scheduler during a takeover)
+    moved the due time on. Workers move it only while holding the lease, so this holds."""
+    with db.engine.connect() as conn:
+        again = schedule.due_jobs(conn, utcnow(), limit=1, kinds=(item.kind,),
+                                  storage_ids=(item.storage_id,), include_leased=True)
+    return bool(again)
 
 
 def run_queued(db: Database, manager: DriverManager, queued: QueuedJob) -> str:
@@ -103,6 +116,7 @@ def run_queued(db: Database, manager: DriverManager, queued: QueuedJob) -> str:
         status = JOB_FUNCTIONS[queued.kind](db, manager, queued.storage_id, owner)
         return status
     finally:
-        release(db.engine, queued.lease, owner)
+        # logged before the release: the next run of the job can only start after it
         log.info("job finished: %s of storage %s by %s: %s in %.2f s", queued.kind,
                  queued.storage_id, owner, status, time.monotonic() - started)
+        release(db.engine, queued.lease, owner)

@@ -92,23 +92,30 @@ def due_jobs(
     now: datetime,
     limit: int = 100,
     kinds: tuple[str, ...] | None = None,
+    *,
+    storage_ids: tuple[str, ...] | None = None,
+    include_leased: bool = False,
 ) -> list[DueJob]:
     """Jobs to start: requested, or due on a storage that is not paused; never one whose
-    lease is held (it is running somewhere)."""
-    running = sa.select(lease.c.name).where(lease.c.expires_at >= now)
-    lease_key = job.c.kind + sa.literal(":") + job.c.storage_id
+    lease is held (it is running somewhere), unless ``include_leased`` (the caller holds
+    it)."""
+    conditions = [
+        storage.c.deleting.is_(False),
+        sa.or_(
+            job.c.requested_at.is_not(None),
+            sa.and_(job.c.due_at <= now, storage.c.paused.is_(False)),
+        ),
+        job.c.kind.in_(kinds or JOB_KINDS),
+    ]
+    if not include_leased:
+        running = sa.select(lease.c.name).where(lease.c.expires_at >= now)
+        conditions.append((job.c.kind + sa.literal(":") + job.c.storage_id).not_in(running))
+    if storage_ids is not None:
+        conditions.append(job.c.storage_id.in_(storage_ids))
     rows = conn.execute(
         sa.select(job.c.storage_id, job.c.kind, job.c.due_at, job.c.requested_at)
         .join(storage, storage.c.id == job.c.storage_id)
-        .where(
-            storage.c.deleting.is_(False),
-            sa.or_(
-                job.c.requested_at.is_not(None),
-                sa.and_(job.c.due_at <= now, storage.c.paused.is_(False)),
-            ),
-            lease_key.not_in(running),
-            job.c.kind.in_(kinds or JOB_KINDS),
-        )
+        .where(*conditions)
         .order_by(job.c.requested_at.is_(None), job.c.due_at)
         .limit(limit)
     )

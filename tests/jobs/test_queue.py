@@ -174,5 +174,36 @@ def test_a_failed_publish_gives_the_job_back(db, storage_id: str) -> None:
     with db.engine.connect() as conn:
         due = schedule.due_jobs(conn, utcnow() + timedelta(seconds=1))
     assert storage_id in {d.storage_id for d in due}
-    # and the lease is free for the next tick
+    # and no job's lease stays taken: the next tick queues them
+    for kind in schedule.JOB_KINDS:
+        assert try_acquire(db.engine, lease_name(kind, storage_id), "probe", 1.0)
+
+
+def test_a_job_run_meanwhile_by_another_scheduler_is_not_queued_again(
+    db, storage_id: str
+) -> None:
+    """Scheduler A read the due list; before it takes the job's lease, scheduler B (active
+    too, during a takeover) queued the job and a worker ran it. A must not queue it again
+    for the same due time."""
+    with db.engine.connect() as conn:
+        stale_list = schedule.due_jobs(conn, utcnow(), kinds=("sync",))
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append, kinds=("sync",))  # B
+    assert run_queued(db, DriverManager(db), published[0]) == "ok"
+    original = schedule.due_jobs
+    calls = iter([stale_list])
+
+    def due_once_stale(conn, now, *args, **kwargs):  # noqa: ANN001, ANN202
+        if kwargs.get("include_leased"):
+            return original(conn, now, *args, **kwargs)
+        return next(calls, [])
+
+    import storfleet.jobs.schedule as schedule_module
+
+    schedule_module.due_jobs = due_once_stale
+    try:
+        enqueue_due(db, published.append, kinds=("sync",))  # A, with its stale list
+    finally:
+        schedule_module.due_jobs = original
+    assert len(published) == 1
     assert try_acquire(db.engine, lease_name("sync", storage_id), "probe", 1.0)
