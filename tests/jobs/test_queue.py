@@ -180,7 +180,7 @@ def test_a_failed_publish_gives_the_job_back(db, storage_id: str) -> None:
 
 
 def test_a_job_run_meanwhile_by_another_scheduler_is_not_queued_again(
-    db, storage_id: str
+    db, storage_id: str, monkeypatch
 ) -> None:
     """Scheduler A read the due list; before it takes the job's lease, scheduler B (active
     too, during a takeover) queued the job and a worker ran it. A must not queue it again
@@ -198,12 +198,8 @@ def test_a_job_run_meanwhile_by_another_scheduler_is_not_queued_again(
             return original(conn, now, *args, **kwargs)
         return next(calls, [])
 
-    import storfleet.jobs.schedule as schedule_module
-
-    schedule_module.due_jobs = due_once_stale
-    try:
-        enqueue_due(db, published.append, kinds=("sync",))  # A, with its stale list
-    finally:
-        schedule_module.due_jobs = original
+    monkeypatch.setattr(schedule, "due_jobs", due_once_stale)
+    enqueue_due(db, published.append, kinds=("sync",))  # A, with its stale list
+    monkeypatch.undo()
     assert len(published) == 1
     assert try_acquire(db.engine, lease_name("sync", storage_id), "probe", 1.0)

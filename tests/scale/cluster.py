@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import sqlalchemy as sa
 
 from storfleet.auth.tokens import Role, create_token
 from storfleet.secrets import generate_key
+from tests.api.live_server import free_port
 
 REDIS_URL = os.environ.get("STORFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 RABBITMQ_URL = os.environ.get("STORFLEET_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -104,7 +104,7 @@ class Cluster:
         command = [sys.executable, "-m", "storfleet.cli", role, *args]
         url = None
         if role == "api":
-            port = _free_port()
+            port = free_port()
             command += ["--port", str(port)]
             url = f"http://127.0.0.1:{port}"
         with log.open("w") as out:
@@ -172,12 +172,6 @@ def _ready(node: Node) -> bool:
     if node.role == "worker":
         return " ready." in text
     return "scheduler:" in text and "started" in text
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def purge_broker(broker_url: str) -> None:
