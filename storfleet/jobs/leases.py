@@ -106,18 +106,36 @@ def release(engine: sa.Engine, name: str, owner: str) -> None:
 def hand_over(
     engine: sa.Engine, name: str, from_owner: str, to_owner: str, duration_s: float
 ) -> bool:
-    """Take over a live lease from its holder (a queued job's marker, taken by the worker
-    that got the message); False when it expired or someone else holds it."""
+    """Take over a lease from its holder (a queued job's marker, taken by the worker that
+    got the message); False when someone else holds it or it is gone.
+
+    An expired marker still held by ``from_owner`` is taken too: nobody queued the job
+    again since (that would have replaced the owner), so this message is still the
+    current one and running it is what the marker was waiting for."""
     now = utcnow()
     with write(engine) as conn:
         result = conn.execute(
             sa.update(lease)
-            .where(
-                lease.c.name == name, lease.c.owner == from_owner, lease.c.expires_at >= now
-            )
+            .where(lease.c.name == name, lease.c.owner == from_owner)
             .values(owner=to_owner, acquired_at=now, expires_at=now + timedelta(seconds=duration_s))
         )
         return result.rowcount == 1
+
+
+def extend(engine: sa.Engine, held: list[tuple[str, str]], duration_s: float) -> None:
+    """Push the expiry of leases still held by their owners (``(name, owner)`` pairs) to
+    ``duration_s`` from now, in one transaction; a pair whose lease changed hands is left."""
+    if not held:
+        return
+    until = utcnow() + timedelta(seconds=duration_s)
+    stmt = (
+        sa.update(lease)
+        .where(lease.c.name == sa.bindparam("lease_name"),
+               lease.c.owner == sa.bindparam("lease_owner"))
+        .values(expires_at=until)
+    )
+    with write(engine) as conn:
+        conn.execute(stmt, [{"lease_name": n, "lease_owner": o} for n, o in held])
 
 
 def holder(conn: sa.Connection, name: str) -> str | None:

@@ -4,10 +4,13 @@ The database stays the source of truth for what is due and what runs; the broker
 carries "run this now" messages, and may lose or repeat them:
 
 1. The active scheduler marks a due job *queued* by taking the job's own lease
-   (``sync:<storage>``...) for the owner ``queued:<token>``, for ``queue_timeout_s``;
-   only then does it publish a message carrying the token. ``due_jobs`` never returns a
-   job whose lease is held, so a queued job is not queued again, by this scheduler or by
-   a standby that takes over.
+   (``sync:<storage>``...) for the owner ``queued:<token>``; only then does it publish a
+   message carrying the token, and once published it extends the lease to
+   ``queue_timeout_s``. ``due_jobs`` never returns a job whose lease is held, so a queued
+   job is not queued again, by this scheduler or by a standby that takes over. Until
+   published the lease lasts only ``scheduler_lease_s``: a scheduler killed between the
+   two steps delays the job by the time a standby needs to take over anyway, not by the
+   queue timeout.
 2. The worker that gets the message takes the lease over from ``queued:<token>`` to
    itself (``hand_over``) and runs the job function under it, renewing it meanwhile.
    It releases the lease only after the run and the next due time are recorded, so no
@@ -31,7 +34,14 @@ from datetime import datetime
 from storfleet.fleet.manager import DriverManager
 from storfleet.jobs import schedule
 from storfleet.jobs.functions import JOB_FUNCTIONS
-from storfleet.jobs.leases import hand_over, lease_name, new_owner, release, try_acquire
+from storfleet.jobs.leases import (
+    extend,
+    hand_over,
+    lease_name,
+    new_owner,
+    release,
+    try_acquire,
+)
 from storfleet.store.database import Database
 from storfleet.store.types import utcnow
 
@@ -70,22 +80,34 @@ def enqueue_due(
     with db.engine.connect() as conn:
         due = schedule.due_jobs(conn, utcnow(), limit=limit, kinds=kinds)
     published: list[QueuedJob] = []
-    for item in due:
-        due_at = None if item.requested else item.due_at
-        queued = QueuedJob(item.kind, item.storage_id, uuid.uuid4().hex, due_at)
-        timeout = db.settings.queue_timeout_s
-        if not try_acquire(db.engine, queued.lease, queued.queue_owner, timeout):
-            continue
-        if not _still_due(db, item):  # another scheduler's run came and went meanwhile
-            release(db.engine, queued.lease, queued.queue_owner)
-            continue
-        try:
-            publish(queued)
-        except Exception:
-            release(db.engine, queued.lease, queued.queue_owner)
-            raise
-        published.append(queued)
+    try:
+        for item in due:
+            queued = _enqueue(db, item, publish)
+            if queued is not None:
+                published.append(queued)
+    finally:  # what went out stays queued, even when a later publish failed
+        extend(db.engine, [(q.lease, q.queue_owner) for q in published],
+               db.settings.queue_timeout_s)
     return published
+
+
+def _enqueue(
+    db: Database, item: schedule.DueJob, publish: Callable[[QueuedJob], None]
+) -> QueuedJob | None:
+    due_at = None if item.requested else item.due_at
+    queued = QueuedJob(item.kind, item.storage_id, uuid.uuid4().hex, due_at)
+    if not try_acquire(db.engine, queued.lease, queued.queue_owner,
+                       db.settings.scheduler_lease_s):
+        return None
+    if not _still_due(db, item):  # another scheduler's run came and went meanwhile
+        release(db.engine, queued.lease, queued.queue_owner)
+        return None
+    try:
+        publish(queued)
+    except Exception:
+        release(db.engine, queued.lease, queued.queue_owner)
+        raise
+    return queued
 
 
 def _still_due(db: Database, item: schedule.DueJob) -> bool:

@@ -203,3 +203,46 @@ def test_a_job_run_meanwhile_by_another_scheduler_is_not_queued_again(
     monkeypatch.undo()
     assert len(published) == 1
     assert try_acquire(db.engine, lease_name("sync", storage_id), "probe", 1.0)
+
+
+class _Killed(BaseException):
+    """The scheduler process dies (kill -9) where this is raised: no cleanup runs."""
+
+
+def test_a_scheduler_killed_before_it_published_delays_the_job_only_briefly(
+    db, storage_id: str
+) -> None:
+    db.settings.queue_timeout_s = 60.0  # a long queue timeout: the delay must not be it
+
+    def killed_while_publishing(_queued: QueuedJob) -> None:
+        raise _Killed
+
+    with pytest.raises(_Killed):  # the job's lease is taken, no message went out
+        enqueue_due(db, killed_while_publishing, kinds=("sync",))
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append, kinds=("sync",))
+    assert published == []  # marked queued still, for the scheduler lease only
+    time.sleep(db.settings.scheduler_lease_s + 0.2)
+    enqueue_due(db, published.append, kinds=("sync",))  # the standby, after taking over
+    assert [q.storage_id for q in published] == [storage_id]
+    assert run_queued(db, DriverManager(db), published[0]) == "ok"
+
+
+def test_a_published_job_stays_queued_for_the_queue_timeout(db, storage_id: str) -> None:
+    db.settings.queue_timeout_s = 60.0
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append, kinds=("sync",))
+    time.sleep(db.settings.scheduler_lease_s + 0.2)  # past the pre-publish lease
+    enqueue_due(db, published.append, kinds=("sync",))
+    assert len(published) == 1  # still queued: not queued twice
+    assert run_queued(db, DriverManager(db), published[0]) == "ok"
+
+
+def test_a_message_taken_after_its_marker_expired_still_runs_if_not_queued_again(
+    db, storage_id: str
+) -> None:
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append, kinds=("sync",))
+    time.sleep(db.settings.queue_timeout_s + 0.2)  # workers were busy; nobody queued it again
+    assert run_queued(db, DriverManager(db), published[0]) == "ok"
+    assert _job(db, storage_id).runs == 1
