@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from storfleet.config import Settings
 from storfleet.metrics.batch import MetricBatch, Series, storage_key
 from storfleet.store import write
-from storfleet.store.bulk import insert_rows
+from storfleet.store.bulk import db_value, insert_rows
 from storfleet.store.database import PerEngine
 from storfleet.store.schema import (
     metric_collection,
@@ -69,7 +69,7 @@ class KnownSeries:
         if names is None:
             rows = conn.execute(
                 sa.select(metric_series.c.id, metric_series.c.resource_name).where(
-                    metric_series.c.storage_id == storage_id
+                    metric_series.c.storage_key == storage_key(storage_id)
                 )
             )
             names = {row.id: row.resource_name for row in rows}
@@ -111,26 +111,27 @@ def write_batch(conn: sa.Connection, batch: MetricBatch, known: KnownSeries) -> 
     """Insert a batch's samples (and its new series); returns the series to ``remember``
     once the transaction commits."""
     new, renamed = known.changes(conn, batch)
+    key = batch.storage_key
     if new:
-        now = utcnow()
+        now = db_value(conn, metric_series.c.created_at, utcnow())  # converted once
         insert_rows(
             conn,
             metric_series,
-            ("id", "storage_id", "resource_type", "resource_id", "resource_name", "metric",
-             "unit", "created_at"),
-            [
-                (s.series_id, batch.storage_id, s.resource_type, s.resource_id,
+            ("storage_key", "id", "storage_id", "resource_type", "resource_id",
+             "resource_name", "metric", "unit", "created_at"),
+            sorted(
+                (key, s.series_id, batch.storage_id, s.resource_type, s.resource_id,
                  s.resource_name, s.metric, s.unit, now)
                 for s in new
-            ],
+            ),
+            converted=True,  # plain ints and strings, and created_at converted above
         )
     for s in renamed:
         conn.execute(
             sa.update(metric_series)
-            .where(metric_series.c.id == s.series_id)
+            .where(metric_series.c.storage_key == key, metric_series.c.id == s.series_id)
             .values(resource_name=s.resource_name)
         )
-    key = batch.storage_key
     rows: list[tuple[int, int, int, float]] = []
     for s in batch.series:
         values = s.values
@@ -230,7 +231,7 @@ def delete_storage(engine: sa.Engine, storage_id: str, rows_per_batch: int = 50_
             if bound is None:
                 break
     with write(engine) as conn:
-        conn.execute(sa.delete(metric_series).where(metric_series.c.storage_id == storage_id))
+        conn.execute(sa.delete(metric_series).where(metric_series.c.storage_key == key))
         conn.execute(
             sa.delete(metric_collection).where(metric_collection.c.storage_id == storage_id)
         )
@@ -266,7 +267,7 @@ def query(
     matched and the answer is cut."""
     m = metric_series.c
     select = sa.select(m.id, m.resource_type, m.resource_id, m.resource_name, m.metric, m.unit)
-    select = select.where(m.storage_id == storage_id)
+    select = select.where(m.storage_key == storage_key(storage_id))
     if resource_types:
         select = select.where(m.resource_type.in_(resource_types))
     if resource_id is not None:
@@ -362,7 +363,7 @@ def latest_rows(
             continue
         for series in conn.execute(
             sa.select(m.id, m.resource_type, m.resource_id, m.resource_name, m.metric).where(
-                m.storage_id == row.id
+                m.storage_key == storage_key(row.id)
             )
         ):
             found = newest.get(series.id)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from storfleet.config import Settings
 from storfleet.jobs import schedule
 from storfleet.metrics import history, state
+from storfleet.metrics.batch import storage_key
 from storfleet.metrics.capabilities import plan_for
 from storfleet.metrics.naming import RESOURCE_TYPES, resource_type
 from storfleet.metrics.vocabulary import metric_vocabulary
@@ -31,7 +32,7 @@ def collection_status(conn: sa.Connection, storage_id: str, settings: Settings) 
     plan = plan_for(row, caps, settings)
     series = conn.execute(
         sa.select(sa.func.count()).select_from(metric_series).where(
-            metric_series.c.storage_id == storage_id
+            metric_series.c.storage_key == storage_key(storage_id)
         )
     ).scalar_one()
     job_row = conn.execute(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 10:26:17.502642
+Create Date: 2026-11-29 04:00:06.875674
 """
 
 from collections.abc import Sequence
@@ -471,7 +471,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "metric_series",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("storage_key", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("storage_id", sa.String(length=36), nullable=False),
         sa.Column("resource_type", sa.String(length=32), nullable=False),
         sa.Column("resource_id", storfleet.store.types.ByteText(), nullable=False),
@@ -479,15 +480,9 @@ def upgrade() -> None:
         sa.Column("metric", sa.String(length=48), nullable=False),
         sa.Column("unit", sa.String(length=16), nullable=True),
         sa.Column("created_at", storfleet.store.types.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_series")),
+        sa.PrimaryKeyConstraint("storage_key", "id", name=op.f("pk_metric_series")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("metric_series", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_metric_series_storage_id_resource_type"),
-            ["storage_id", "resource_type"],
-            unique=False,
-        )
-
     op.create_table(
         "port",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -1285,9 +1280,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_port_created_at_id"))
 
     op.drop_table("port")
-    with op.batch_alter_table("metric_series", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_metric_series_storage_id_resource_type"))
-
     op.drop_table("metric_series")
     op.drop_table("metric_sample")
     op.drop_table("metric_rollup")
