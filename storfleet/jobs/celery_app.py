@@ -21,18 +21,20 @@ import os
 import threading
 from datetime import datetime
 
-from celery import Celery
+import sqlalchemy as sa
+from celery import Celery, Task
 from kombu import Exchange, Queue
 
 from storfleet.config import Settings
 from storfleet.jobs import schedule
-from storfleet.jobs.queue import QueuedJob, run_queued
+from storfleet.jobs.queue import NotTakenOver, QueuedJob, run_queued
 
 log = logging.getLogger(__name__)
 
 QUEUES = {kind: f"storfleet.{kind}" for kind in schedule.JOB_KINDS}
 EXCHANGE = Exchange("storfleet", type="direct")
 HARD_LIMIT_GRACE_S = 30.0
+RETRY_S = 5.0  # a message whose job could not start (database down) comes again after this
 
 
 def task_name(kind: str) -> str:
@@ -73,8 +75,7 @@ def make_app(settings: Settings) -> Celery:
         # A broker disconnect must not cancel running jobs (Celery 6's announced default);
         # their leases, not the broker, say who runs what.
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        # Redis redelivers an unacknowledged message after this; it must outlast any run.
-        broker_transport_options={"visibility_timeout": int(longest + 2 * HARD_LIMIT_GRACE_S)},
+        broker_transport_options=_transport_options(settings.broker_url, longest),
     )
     app.conf.storfleet_queue_timeout_s = settings.queue_timeout_s
     for kind in schedule.JOB_KINDS:
@@ -82,14 +83,38 @@ def make_app(settings: Settings) -> Celery:
     return app
 
 
+def _transport_options(broker_url: str, longest_run_s: float) -> dict[str, float]:
+    # Redis redelivers an unacknowledged message after this; it must outlast any run.
+    options: dict[str, float] = {"visibility_timeout": int(longest_run_s + 2 * HARD_LIMIT_GRACE_S)}
+    if broker_url.startswith(("redis://", "rediss://")):
+        # A Redis that stops answering (host gone, network cut) fails a publish or a fetch
+        # after this instead of blocking the scheduler's tick or a worker forever.
+        options.update(socket_timeout=30.0, socket_connect_timeout=10.0)
+    return options
+
+
 def _register(app: Celery, kind: str, limit_s: float) -> None:
-    def run(storage_id: str, token: str, due_at: str | None = None) -> str:
-        runtime = _runtime()
+    queue_timeout_s = app.conf.storfleet_queue_timeout_s
+
+    def run(task: Task, storage_id: str, token: str, due_at: str | None = None) -> str:
         due = datetime.fromisoformat(due_at) if due_at else None
-        return run_queued(runtime.db, runtime.manager, QueuedJob(kind, storage_id, token, due))
+        try:
+            runtime = _runtime()  # opens the database on a process's first job
+            return run_queued(runtime.db, runtime.manager,
+                              QueuedJob(kind, storage_id, token, due))
+        except (NotTakenOver, _RuntimeUnavailable) as exc:
+            # The database failed before the job started. The message comes again in a
+            # few seconds, until the queued marker expires and the scheduler queues the
+            # job anew, instead of the job waiting out the queue timeout.
+            log.warning("%s of storage %s not started, retried in %g s: %s", kind,
+                        storage_id, RETRY_S, exc)
+            raise task.retry(exc=exc, countdown=RETRY_S,
+                             max_retries=int(queue_timeout_s // RETRY_S)) from exc
 
     app.task(
         name=task_name(kind),
+        bind=True,
+        shared=False,  # this app's task only: not added to every app made later on
         soft_time_limit=limit_s,
         time_limit=limit_s + HARD_LIMIT_GRACE_S,
         acks_late=True,
@@ -137,6 +162,10 @@ def configure_worker(settings: Settings) -> None:
     _settings = settings
 
 
+class _RuntimeUnavailable(RuntimeError):
+    """The worker process could not open the database."""
+
+
 def _runtime() -> _Runtime:
     """The database and driver manager of this worker process, made on first use: a
     prefork child must not share its parent's database connections."""
@@ -144,7 +173,10 @@ def _runtime() -> _Runtime:
     with _runtime_lock:
         runtime = _runtimes.get(pid)
         if runtime is None:
-            runtime = _runtimes[pid] = _Runtime(_settings or Settings())
+            try:
+                runtime = _runtimes[pid] = _Runtime(_settings or Settings())
+            except sa.exc.DBAPIError as exc:
+                raise _RuntimeUnavailable(f"the database is unreachable: {exc}") from exc
         return runtime
 
 

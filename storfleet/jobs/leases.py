@@ -25,6 +25,11 @@ from storfleet.store.types import utcnow
 log = logging.getLogger(__name__)
 
 
+# After a failed renewal (database restarting, connection dropped), try again this soon:
+# the lease's remaining two thirds must not pass in one more wait.
+RENEW_RETRY_S = 1.0
+
+
 class LeaseLost(RuntimeError):
     """The lease expired or was taken over: the holder must not write its results."""
 
@@ -176,14 +181,18 @@ class Lease:
             release(self.engine, self.name, self.owner)
 
     def _keep(self) -> None:
-        while not self._stop.wait(self.duration_s / 3):
+        every = self.duration_s / 3
+        wait = every
+        while not self._stop.wait(wait):
             try:
                 if not renew(self.engine, self.name, self.owner, self.duration_s):
                     log.warning("lease %s lost by %s", self.name, self.owner)
                     self.lost.set()
                     return
-            except Exception:  # a transient database error: try again next period
+                wait = every
+            except Exception:  # a transient database error: try again soon, not a period on
                 log.warning("renewing lease %s failed", self.name, exc_info=True)
+                wait = min(every, RENEW_RETRY_S)
 
     def fence(self, conn: sa.Connection) -> None:
         if self.lost.is_set():

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from storfleet.fleet.manager import DriverManager
 from storfleet.jobs import schedule
 from storfleet.jobs.functions import JOB_FUNCTIONS
@@ -120,10 +122,22 @@ def _still_due(db: Database, item: schedule.DueJob) -> bool:
     return bool(again)
 
 
+class NotTakenOver(RuntimeError):
+    """The database could not be asked whether the message is current (it is restarting,
+    the connection dropped): nothing ran, and the message should come again shortly
+    rather than wait out the queue timeout."""
+
+
 def run_queued(db: Database, manager: DriverManager, queued: QueuedJob) -> str:
-    """Run a queued job in this worker; returns the job function's status, or ``stale``."""
+    """Run a queued job in this worker; returns the job function's status, or ``stale``.
+    Raises NotTakenOver when the database failed before the job was taken over."""
     owner = new_owner("worker")
-    if not hand_over(db.engine, queued.lease, queued.queue_owner, owner, db.settings.lease_s):
+    try:
+        taken = hand_over(db.engine, queued.lease, queued.queue_owner, owner,
+                          db.settings.lease_s)
+    except sa.exc.DBAPIError as exc:
+        raise NotTakenOver(f"{queued.kind} of storage {queued.storage_id}: {exc}") from exc
+    if not taken:
         log.info("%s of storage %s: message no longer current, not run", queued.kind,
                  queued.storage_id)
         return STALE

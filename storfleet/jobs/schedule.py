@@ -142,12 +142,13 @@ def mark_finished(
     retry_at: datetime | None = None,
 ) -> None:
     """Record the run and set the next due time, keeping the cadence: the next run is one
-    interval after the due time just served (or after now, if that is already past).
+    interval after the due time just served (or after now, if that is already past). A
+    run asked for before its periodic due time served none: the due time stays.
 
     ``every_s`` is the interval when the job knows better than the settings (a storage's
     collection interval); ``retry_at`` sets the next due time outright (a back-off)."""
     row = conn.execute(
-        sa.select(job.c.due_at, storage.c.sync_interval_s)
+        sa.select(job.c.due_at, job.c.last_started_at, storage.c.sync_interval_s)
         .join(storage, storage.c.id == job.c.storage_id)
         .where(job.c.storage_id == storage_id, job.c.kind == kind)
     ).first()
@@ -156,9 +157,12 @@ def mark_finished(
     now = utcnow()
     storage_interval = row.sync_interval_s if kind == SYNC else None
     step = timedelta(seconds=every_s or interval_s(settings, kind, storage_interval))
-    next_due = row.due_at + step
-    if next_due <= now:
-        next_due = now + step
+    if row.last_started_at is not None and row.last_started_at < row.due_at:
+        next_due = row.due_at  # an extra run, asked for: the periodic one still comes
+    else:
+        next_due = row.due_at + step
+        if next_due <= now:
+            next_due = now + step
     if retry_at is not None:
         next_due = retry_at
     conn.execute(
@@ -174,30 +178,33 @@ def mark_finished(
     )
 
 
-def interrupted(conn: sa.Connection, now: datetime) -> list[str]:
-    """Storages shown as syncing whose sync lease is gone: their worker died."""
+def _syncing_without_lease(now: datetime) -> sa.ColumnElement[bool]:
     lease_key = sa.literal(f"{SYNC}:") + storage.c.id
     live = sa.select(lease.c.name).where(lease.c.expires_at >= now)
+    return sa.and_(storage.c.sync_state == "syncing", lease_key.not_in(live))
+
+
+def interrupted(conn: sa.Connection, now: datetime) -> list[str]:
+    """Storages shown as syncing whose sync lease is gone: their worker died."""
     return list(
-        conn.execute(
-            sa.select(storage.c.id).where(
-                storage.c.sync_state == "syncing", lease_key.not_in(live)
-            )
-        ).scalars()
+        conn.execute(sa.select(storage.c.id).where(_syncing_without_lease(now))).scalars()
     )
 
 
 def mark_interrupted(conn: sa.Connection, storage_ids: list[str], now: datetime) -> list[str]:
-    """Mark those syncs failed (re-checking under the write lock), so nothing shows as
-    syncing when nothing runs. Their job is still due, so it runs again."""
+    """Mark those syncs failed, so nothing shows as syncing when nothing runs. Their job is
+    still due, so it runs again. The check is repeated in the UPDATE itself: a sync that
+    took the lease meanwhile (on another node, PostgreSQL has no database-wide write lock)
+    is left alone."""
     stuck = [sid for sid in interrupted(conn, now) if sid in set(storage_ids)]
     if stuck:
         queued = sa.select(job.c.storage_id).where(
             job.c.storage_id == storage.c.id, job.c.requested_at.is_not(None)
         )
-        conn.execute(
+        result = conn.execute(
             sa.update(storage)
-            .where(storage.c.id.in_(stuck))
+            .where(storage.c.id.in_(stuck), _syncing_without_lease(now))
+            .returning(storage.c.id)
             .values(
                 # Delfin's status stays SYNCING while a run is still queued.
                 sync_status=sa.case((queued.exists(), "SYNCING"), else_="SYNCED"),
@@ -205,4 +212,5 @@ def mark_interrupted(conn: sa.Connection, storage_ids: list[str], now: datetime)
                 sync_error="interrupted: the worker running the sync stopped (lease expired)",
             )
         )
+        stuck = list(result.scalars())
     return stuck

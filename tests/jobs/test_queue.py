@@ -246,3 +246,41 @@ def test_a_message_taken_after_its_marker_expired_still_runs_if_not_queued_again
     time.sleep(db.settings.queue_timeout_s + 0.2)  # workers were busy; nobody queued it again
     assert run_queued(db, DriverManager(db), published[0]) == "ok"
     assert _job(db, storage_id).runs == 1
+
+
+def test_a_sync_asked_for_before_its_due_time_keeps_the_periodic_one(
+    db, storage_id: str
+) -> None:
+    db.settings.queue_timeout_s = 60.0
+    published: list[QueuedJob] = []
+    enqueue_due(db, published.append, kinds=("sync",))  # the first sync, asked by registration
+    assert run_queued(db, DriverManager(db), published[0]) == "ok"
+    periodic = _job(db, storage_id).due_at
+    assert periodic > utcnow()
+    with write(db.engine) as conn:  # the operator asks for one more, before it is due
+        schedule.request_run(conn, storage_id)
+    enqueue_due(db, published.append, kinds=("sync",))
+    assert len(published) == 2
+    assert run_queued(db, DriverManager(db), published[1]) == "ok"
+    job = _job(db, storage_id)
+    assert (job.runs, job.due_at) == (2, periodic)  # the periodic sync still comes on time
+
+
+def test_a_sync_that_took_its_lease_meanwhile_is_not_marked_interrupted(
+    db, storage_id: str, monkeypatch
+) -> None:
+    with write(db.engine) as conn:
+        conn.execute(sa.update(schema.storage).where(schema.storage.c.id == storage_id)
+                     .values(sync_state="syncing"))
+    with db.engine.connect() as conn:
+        seen = schedule.interrupted(conn, utcnow())  # what a node read a moment ago
+    assert seen == [storage_id]
+    # meanwhile a worker on another node started the sync
+    assert try_acquire(db.engine, lease_name("sync", storage_id), "worker:other", 30)
+    monkeypatch.setattr(schedule, "interrupted", lambda conn, now: seen)
+    with write(db.engine) as conn:
+        assert schedule.mark_interrupted(conn, seen, utcnow()) == []
+    with db.engine.connect() as conn:
+        state = conn.execute(sa.select(schema.storage.c.sync_state)
+                             .where(schema.storage.c.id == storage_id)).scalar()
+    assert state == "syncing"
