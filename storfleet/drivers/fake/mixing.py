@@ -53,16 +53,19 @@ class BlockHasher:
     are decimal: a block's id prefix is formatted once and its records only concatenate.
     """
 
-    __slots__ = ("high_salt", "low", "mid")
+    __slots__ = ("high_salt", "low", "mid_salt")
 
     def __init__(self, salt: int) -> None:
         self.low = [mix64((salt + k) & MASK64) for k in range(BLOCK)]
-        self.mid = [mix64((salt + BLOCK + k) & MASK64) for k in range(BLOCK)]
+        # The middle digits' entries are computed per block, not tabled: one per 1000
+        # records, where a table cost 1000 splitmixes per array and kind up front.
+        self.mid_salt = salt + BLOCK
         self.high_salt = mix64(salt ^ 0x5BD1E9955BD1E995)
 
     def high(self, block: int) -> int:
         """The part shared by every index of ``block`` (= i // 1000)."""
-        return self.mid[block % BLOCK] ^ mix64((self.high_salt + block // BLOCK) & MASK64)
+        return (mix64((self.mid_salt + block % BLOCK) & MASK64)
+                ^ mix64((self.high_salt + block // BLOCK) & MASK64))
 
     def __call__(self, index: int) -> int:
         return self.low[index % BLOCK] ^ self.high(index // BLOCK)
@@ -79,7 +82,7 @@ class BlockHasher:
 
 @lru_cache(maxsize=256)
 def block_hasher(salt: int) -> BlockHasher:
-    """Shared per salt: ~1 ms to build, reused by every driver instance of the same seed."""
+    """Shared per salt: ~0.5 ms to build, reused by every driver instance of the same seed."""
     return BlockHasher(salt)
 
 
