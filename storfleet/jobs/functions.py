@@ -24,7 +24,7 @@ def run_sync(
 ) -> str:
     """Sync one storage; returns ok / failed / skipped."""
     with write(db.engine) as conn:
-        schedule.mark_started(conn, storage_id, schedule.SYNC)
+        asked = schedule.mark_started(conn, storage_id, schedule.SYNC)
     status, error, result = "failed", None, None
     try:
         result = sync_storage(db, manager, storage_id, owner=owner)
@@ -38,7 +38,8 @@ def run_sync(
         error = f"{type(exc).__name__}: {exc}"
     with write(db.engine) as conn:
         schedule.mark_finished(
-            conn, db.settings, storage_id, schedule.SYNC, status=status, error=error
+            conn, db.settings, storage_id, schedule.SYNC, status=status, error=error,
+            asked=asked,
         )
     from storfleet.alerts.rules import evaluate_after_sync
 
@@ -54,7 +55,7 @@ def run_collect(
     from storfleet.metrics.collect import collect_storage
 
     with write(db.engine) as conn:
-        schedule.mark_started(conn, storage_id, schedule.COLLECT)
+        asked = schedule.mark_started(conn, storage_id, schedule.COLLECT)
     status, error, every, retry_at = "failed", None, None, None
     try:
         outcome = collect_storage(db, manager, storage_id, owner=owner)
@@ -70,7 +71,7 @@ def run_collect(
     with write(db.engine) as conn:
         schedule.mark_finished(
             conn, db.settings, storage_id, schedule.COLLECT, status=status, error=error,
-            every_s=every, retry_at=retry_at,
+            every_s=every, retry_at=retry_at, asked=asked,
         )
     return status
 
@@ -83,7 +84,7 @@ def run_poll(
     from storfleet.alerts.poll import poll_storage
 
     with write(db.engine) as conn:
-        schedule.mark_started(conn, storage_id, schedule.POLL)
+        asked = schedule.mark_started(conn, storage_id, schedule.POLL)
     status, error = "failed", None
     try:
         outcome = poll_storage(db, manager, storage_id, owner=owner)
@@ -97,7 +98,8 @@ def run_poll(
         error = f"{type(exc).__name__}: {exc}"
     with write(db.engine) as conn:
         schedule.mark_finished(
-            conn, db.settings, storage_id, schedule.POLL, status=status, error=error
+            conn, db.settings, storage_id, schedule.POLL, status=status, error=error,
+            asked=asked,
         )
     return status
 

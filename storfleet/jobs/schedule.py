@@ -122,12 +122,17 @@ def due_jobs(
     return [DueJob(r.storage_id, r.kind, r.due_at, r.requested_at is not None) for r in rows]
 
 
-def mark_started(conn: sa.Connection, storage_id: str, kind: str) -> None:
+def mark_started(conn: sa.Connection, storage_id: str, kind: str) -> bool:
+    """Record the start; True when the run was asked for (its request is consumed)."""
+    asked = conn.execute(
+        sa.select(job.c.requested_at).where(job.c.storage_id == storage_id, job.c.kind == kind)
+    ).scalar()
     conn.execute(
         sa.update(job)
         .where(job.c.storage_id == storage_id, job.c.kind == kind)
         .values(last_started_at=utcnow(), requested_at=None)
     )
+    return asked is not None
 
 
 def mark_finished(
@@ -140,15 +145,17 @@ def mark_finished(
     error: str | None,
     every_s: float | None = None,
     retry_at: datetime | None = None,
+    asked: bool = False,
 ) -> None:
     """Record the run and set the next due time, keeping the cadence: the next run is one
     interval after the due time just served (or after now, if that is already past). A
-    run asked for before its periodic due time served none: the due time stays.
+    run ``asked`` for (``mark_started`` says so) before its periodic due time served none:
+    the due time stays.
 
     ``every_s`` is the interval when the job knows better than the settings (a storage's
     collection interval); ``retry_at`` sets the next due time outright (a back-off)."""
     row = conn.execute(
-        sa.select(job.c.due_at, job.c.last_started_at, storage.c.sync_interval_s)
+        sa.select(job.c.due_at, storage.c.sync_interval_s)
         .join(storage, storage.c.id == job.c.storage_id)
         .where(job.c.storage_id == storage_id, job.c.kind == kind)
     ).first()
@@ -157,8 +164,8 @@ def mark_finished(
     now = utcnow()
     storage_interval = row.sync_interval_s if kind == SYNC else None
     step = timedelta(seconds=every_s or interval_s(settings, kind, storage_interval))
-    if row.last_started_at is not None and row.last_started_at < row.due_at:
-        next_due = row.due_at  # an extra run, asked for: the periodic one still comes
+    if asked and row.due_at > now:
+        next_due = row.due_at  # an extra run: the periodic one still comes
     else:
         next_due = row.due_at + step
         if next_due <= now:

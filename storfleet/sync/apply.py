@@ -104,8 +104,9 @@ class Staging:
         )
         self.tables = (self.rows, self.changes, self.removed)
         # The statements of a sync, built once (see the class docstring).
+        # (id, fingerprint, *key): the row itself is the map's value, no tuple per row.
         self.existing = sa.select(
-            *(target.c[name] for name in kind.key), target.c.id, target.c.fingerprint
+            target.c.id, target.c.fingerprint, *(target.c[name] for name in kind.key)
         ).where(target.c.storage_id == sa.bindparam("storage_id"))
         columns = [c.name for c in target.columns]
         self.insert_new = sa.insert(target).from_select(
@@ -218,13 +219,13 @@ class KindApplier:
 
     # -- staging tables -----------------------------------------------------------------
     # -- reading the stored kind --------------------------------------------------------
-    def _existing(self, conn: sa.Connection) -> dict[Any, tuple[str, int]]:
-        """The stored kind: native key -> (row id, fingerprint). One pass, plain tuples."""
+    def _existing(self, conn: sa.Connection) -> dict[Any, tuple]:
+        """The stored kind: native key -> (row id, fingerprint, *key). One pass, plain
+        tuples (the fetched rows themselves)."""
         rows = fetch_tuples(conn, self.staging.existing, {"storage_id": self.storage_id})
-        width = len(self.kind.key)
-        if width == 1:
-            return {row[0]: (row[1], row[2]) for row in rows}
-        return {tuple(row[:width]): (row[width], row[width + 1]) for row in rows}
+        if len(self.kind.key) == 1:
+            return {row[2]: row for row in rows}
+        return {row[2:]: row for row in rows}
 
     def _old_rows(self, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
         table = self.table
@@ -256,7 +257,7 @@ class KindApplier:
         self,
         conn: sa.Connection,
         chunks: Iterable[list[Any]],
-        existing: dict[Any, tuple[str, int]],
+        existing: dict[Any, tuple],
         stage: sa.Table,
         changes: sa.Table,
     ) -> None:
@@ -428,11 +429,11 @@ class KindApplier:
         return (self.storage_id, self.kind.name, _key_text(key), op, diff, now)
 
     # -- the swap -----------------------------------------------------------------------
-    def _swap(self, conn: sa.Connection, existing: dict[Any, tuple[str, int]]) -> None:
+    def _swap(self, conn: sa.Connection, existing: dict[Any, tuple]) -> None:
         """Apply the kind in one short write transaction, fenced by the sync's lease."""
         outcome = self.outcome
         seen = outcome.native_ids
-        gone = [(key, ident) for key, (ident, _) in existing.items() if key not in seen]
+        gone = [(key, old[0]) for key, old in existing.items() if key not in seen]
         outcome.removed = len(gone)
         outcome.total = len(existing) + outcome.added - outcome.removed
         now = utcnow()

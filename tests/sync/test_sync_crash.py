@@ -49,7 +49,11 @@ def test_killed_sync_leaves_each_kind_old_or_new(db, manager, kill_after_s) -> N
     }
     storage_id = register_storage(manager, body)["id"]
     assert sync_storage(db, manager, storage_id).state == "synced"
-    update_access_info(manager, storage_id, {"extra_attributes": {"generation": 1}})
+    # The victim's calls to the array take 300 ms each: its ~20 calls (2 at a time) keep
+    # it busy for seconds, so the kill surely lands while kinds are being fetched and
+    # applied, however fast this machine syncs.
+    update_access_info(manager, storage_id,
+                       {"extra_attributes": {"generation": 1, "latency_ms": 300}})
     old = {k: set(FakeArray(_extra(0)).ids(k, 0)) for k in ("volume", "disk", "storage_host")}
     new = {k: set(FakeArray(_extra(1)).ids(k, 1)) for k in ("volume", "disk", "storage_host")}
     assert all(old[k] != new[k] for k in old)
