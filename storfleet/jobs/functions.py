@@ -12,6 +12,7 @@ import logging
 
 from storfleet.fleet.manager import DriverManager, StorageGone
 from storfleet.jobs import schedule
+from storfleet.jobs.leases import LeaseLost, fence, lease_name
 from storfleet.store import write
 from storfleet.store.database import Database
 from storfleet.sync import AlreadySyncing, sync_storage
@@ -36,11 +37,9 @@ def run_sync(
     except Exception as exc:  # recorded on the job; the scheduler goes on
         log.exception("sync job of storage %s crashed", storage_id)
         error = f"{type(exc).__name__}: {exc}"
-    with write(db.engine) as conn:
-        schedule.mark_finished(
-            conn, db.settings, storage_id, schedule.SYNC, status=status, error=error,
-            asked=asked,
-        )
+    if not _finish(db, storage_id, schedule.SYNC, owner, status=status, error=error,
+                   asked=asked):
+        return status
     from storfleet.alerts.rules import evaluate_after_sync
 
     evaluate_after_sync(db, storage_id, result)  # never raises
@@ -68,11 +67,8 @@ def run_collect(
     except Exception as exc:  # recorded on the job; the scheduler goes on
         log.exception("collect job of storage %s crashed", storage_id)
         error = f"{type(exc).__name__}: {exc}"
-    with write(db.engine) as conn:
-        schedule.mark_finished(
-            conn, db.settings, storage_id, schedule.COLLECT, status=status, error=error,
-            every_s=every, retry_at=retry_at, asked=asked,
-        )
+    _finish(db, storage_id, schedule.COLLECT, owner, status=status, error=error,
+            every_s=every, retry_at=retry_at, asked=asked)
     return status
 
 
@@ -96,12 +92,25 @@ def run_poll(
     except Exception as exc:  # recorded on the job; the scheduler goes on
         log.exception("poll job of storage %s crashed", storage_id)
         error = f"{type(exc).__name__}: {exc}"
-    with write(db.engine) as conn:
-        schedule.mark_finished(
-            conn, db.settings, storage_id, schedule.POLL, status=status, error=error,
-            asked=asked,
-        )
+    _finish(db, storage_id, schedule.POLL, owner, status=status, error=error, asked=asked)
     return status
+
+
+def _finish(db: Database, storage_id: str, kind: str, owner: str | None,
+            **values: object) -> bool:
+    """Record the run and the job's next due time. With ``owner`` (a queued run), only
+    while its lease is still that owner's: a worker that lost it (stalled past the lease,
+    which another worker then took) leaves the record to the run that holds it."""
+    with write(db.engine) as conn:
+        if owner is not None:
+            try:
+                fence(conn, lease_name(kind, storage_id), owner, db.settings.lease_s)
+            except LeaseLost:
+                log.warning("%s of storage %s lost its lease: this run is not recorded",
+                            kind, storage_id)
+                return False
+        schedule.mark_finished(conn, db.settings, storage_id, kind, **values)
+    return True
 
 
 JOB_FUNCTIONS = {schedule.SYNC: run_sync, schedule.COLLECT: run_collect,

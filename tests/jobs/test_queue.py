@@ -284,3 +284,27 @@ def test_a_sync_that_took_its_lease_meanwhile_is_not_marked_interrupted(
         state = conn.execute(sa.select(schema.storage.c.sync_state)
                              .where(schema.storage.c.id == storage_id)).scalar()
     assert state == "syncing"
+
+
+def test_a_run_that_lost_its_lease_does_not_record_itself(
+    db, storage_id: str, monkeypatch
+) -> None:
+    from storfleet.jobs import functions
+    from storfleet.sync.engine import SyncResult
+
+    name = lease_name("sync", storage_id)
+    assert try_acquire(db.engine, name, "worker:stalled", 30)
+    before = _job(db, storage_id)
+
+    def stalled_sync(db, manager, storage_id, owner=None):  # noqa: ANN001, ANN202
+        # it stalled past its lease, and another worker took the job over meanwhile
+        with write(db.engine) as conn:
+            conn.execute(sa.update(schema.lease).where(schema.lease.c.name == name)
+                         .values(owner="worker:current"))
+        return SyncResult(storage_id, "synced")
+
+    monkeypatch.setattr(functions, "sync_storage", stalled_sync)
+    assert functions.run_sync(db, DriverManager(db), storage_id, owner="worker:stalled") == "ok"
+    after = _job(db, storage_id)
+    assert (after.runs, after.due_at, after.last_status) == (
+        before.runs, before.due_at, before.last_status)  # left to the current holder
