@@ -203,7 +203,8 @@ def mark_interrupted(conn: sa.Connection, storage_ids: list[str], now: datetime)
     still due, so it runs again. The check is repeated in the UPDATE itself: a sync that
     took the lease meanwhile (on another node, PostgreSQL has no database-wide write lock)
     is left alone."""
-    stuck = [sid for sid in interrupted(conn, now) if sid in set(storage_ids)]
+    asked = set(storage_ids)
+    stuck = [sid for sid in interrupted(conn, now) if sid in asked]
     if stuck:
         queued = sa.select(job.c.storage_id).where(
             job.c.storage_id == storage.c.id, job.c.requested_at.is_not(None)
